@@ -15,7 +15,7 @@ install: $(BIN)/.installed
 
 ## One full pass on the embedded default (SQLite under var/, in-process tasks).
 run: install
-	$(BIN)/newswatch classify seeds
+	$(BIN)/newswatch run
 
 ## Set up and run the whole test suite.
 test: install

@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 some input failed (the rest was processed) or a check f
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,6 +38,14 @@ WatchlistsOpt = Annotated[
     typer.Option("--watchlists", help="Watchlists file (default: <config dir>/watchlists.yaml)"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON Lines instead of a table")]
+
+
+@app.callback()
+def _setup() -> None:
+    import logging
+
+    level = os.environ.get("NEWSWATCH_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
 def settings() -> Settings:
@@ -178,6 +187,215 @@ def check(watchlists: WatchlistsOpt = None) -> None:
 def _check_more(watchlists_file: Path) -> list[str]:
     """Hook for checks of the other config files (sources, subscriptions, templates)."""
     return []
+
+
+# --- the pipeline -------------------------------------------------------------------------
+
+
+def _context(s: Settings | None = None) -> Any:
+    from worker.context import build_context
+
+    return build_context(s or settings())
+
+
+def _print_summary(summary: Any, s: Settings) -> None:
+    inbox = summary.inbox
+    new = len(inbox.new) + sum(len(f.ingest.new) for f in summary.feeds)
+    updated = len(inbox.updated) + sum(len(f.ingest.updated) for f in summary.feeds)
+    seen = inbox.seen + sum(f.ingest.seen for f in summary.feeds)
+    dupes = inbox.duplicate + sum(f.ingest.duplicate for f in summary.feeds)
+    out.print(
+        f"[bold]articles:[/bold] {new} new, {updated} updated, {seen} seen, "
+        f"{dupes} duplicates; {summary.classified.classified} classified"
+        + (f", {len(summary.classified.failed)} failed" if summary.classified.failed else "")
+    )
+    for message in inbox.errors:
+        err.print(f"[yellow]inbox:[/yellow] {message}", highlight=False)
+    if summary.feeds:
+        table = Table("feed", "status", "new", "note")
+        for f in summary.feeds:
+            colour = {"ok": "green", "not-modified": "cyan", "failed": "red"}.get(f.status, "")
+            table.add_row(
+                f.name,
+                f"[{colour}]{f.status}[/{colour}]" if colour else f.status,
+                str(len(f.ingest.new)),
+                (f.error or "")[:120],
+            )
+        out.print(table)
+    matches = summary.classified.matches
+    if matches:
+        out.print(
+            "[bold]new matches:[/bold] "
+            + ", ".join(f"{w} {n}" for w, n in sorted(matches.items(), key=lambda x: (-x[1], x[0])))
+        )
+    else:
+        out.print("[bold]new matches:[/bold] none")
+    totals = summary.totals
+    stored = ", ".join(f"{w} {n}" for w, n in sorted(totals.get("matches", {}).items()))
+    out.print(
+        f"[bold]stored:[/bold] {totals.get('articles', 0)} articles"
+        + (f"; matches per watchlist: {stored}" if stored else "")
+        + (f"; purged {summary.purged}" if summary.purged else "")
+    )
+    if summary.delivery:
+        out.print(f"[bold]delivery:[/bold] {summary.delivery}")
+    out.print(f"[dim]database: {s.masked()['database_url']}[/dim]")
+
+
+@app.command()
+def run(
+    watch: Annotated[bool, typer.Option("--watch", help="Keep going on the schedule")] = False,
+) -> None:
+    """One full pass in-process: ingest seeds and feeds, classify, record (embedded default)."""
+    import time
+
+    from worker import delivery, pipeline
+
+    s = settings()
+    ctx = _context(s)
+    try:
+        summary = pipeline.run_once(ctx, deliver=delivery.deliver_new_matches)
+        _print_summary(summary, s)
+        while watch:
+            time.sleep(min(s.inbox_scan_seconds, s.poll_seconds))
+            summary = pipeline.run_once(ctx, every_feed=False, deliver=delivery.deliver_new_matches)
+            if summary.classified.classified or any(f.status == "failed" for f in summary.feeds):
+                _print_summary(summary, s)
+    except ConfigError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ctx.close()
+
+
+@app.command("config")
+def show_config(
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the effective settings (secrets masked)."""
+    values = settings().masked()
+    if as_json:
+        out.file.write(json.dumps(values, default=str) + "\n")
+        return
+    table = Table("setting", "environment variable", "value")
+    for name, value in values.items():
+        table.add_row(name, f"NEWSWATCH_{name.upper()}", str(value))
+    out.print(table)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (Alembic upgrade head)."""
+    from worker.store.migrate import migrate as run_migrations
+
+    s = settings()
+    run_migrations(s.effective_database_url)
+    out.print(f"database at head: {s.masked()['database_url']}", highlight=False)
+
+
+@app.command()
+def articles(
+    watchlist: Annotated[
+        str | None, typer.Option("--watchlist", "-w", help="Only matches of")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Date (YYYY-MM-DD) or ISO time")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List stored articles and their matches, newest first."""
+    from datetime import UTC, datetime
+
+    from worker.store import repo
+    from worker.store.db import session_scope
+
+    since_dt = None
+    if since:
+        try:
+            since_dt = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError as exc:
+            err.print(f"--since: expected a date like 2026-03-01, got {since!r}")
+            raise typer.Exit(2) from exc
+        if since_dt.tzinfo is None:
+            since_dt = since_dt.replace(tzinfo=UTC)
+    ctx = _context()
+    try:
+        from worker.store.migrate import migrate as run_migrations
+
+        run_migrations(ctx.settings.effective_database_url)
+        with session_scope(ctx.sessions) as session:
+            rows = repo.list_articles(session, watchlist=watchlist, since=since_dt, limit=limit)
+            records = [
+                {
+                    "id": a.id,
+                    "url": a.url,
+                    "path": a.path,
+                    "title": a.title,
+                    "source": a.source,
+                    "published": a.published,
+                    "language": a.language,
+                    "matches": [{"watchlist": m.watchlist, "score": m.score} for m in ms],
+                }
+                for a, ms in rows
+            ]
+    finally:
+        ctx.close()
+    if as_json:
+        for record in records:
+            out.file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return
+    table = Table("id", "published", "source", "title", "matches")
+    for r in records:
+        table.add_row(
+            str(r["id"]),
+            r["published"] or "",
+            r["source"] or "",
+            (r["title"] or "")[:70],
+            ", ".join(f"{m['watchlist']} ({m['score']:g})" for m in r["matches"]) or "-",
+        )
+    out.print(table)
+
+
+@app.command()
+def enqueue(
+    what: Annotated[str, typer.Argument(help="scan (the inbox) or poll (all due feeds)")],
+) -> None:
+    """Put the inbox scan or the poll of due feeds on the broker now."""
+    tasks = {
+        "scan": "newswatch.scan_inbox",
+        "poll": "newswatch.poll_feeds",
+        "classify": "newswatch.classify_pending",
+        "digests": "newswatch.send_due_digests",
+    }
+    if what not in tasks:
+        err.print(f"unknown task {what!r}; one of: {', '.join(tasks)}")
+        raise typer.Exit(2)
+    from worker.celery_app import create_app
+
+    s = settings()
+    celery = create_app(s)
+    result = celery.send_task(tasks[what])
+    broker = celery.conf.broker_url
+    out.print(f"enqueued {tasks[what]} ({result.id}) on {broker}", highlight=False)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker(ctx: typer.Context) -> None:
+    """Start a Celery worker (extra arguments go to celery worker)."""
+    from worker.celery_app import app as celery
+
+    celery.worker_main(["worker", "--loglevel", settings().log_level, *ctx.args])
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def beat(ctx: typer.Context) -> None:
+    """Start Celery beat, the scheduler (extra arguments go to celery beat)."""
+    from worker.celery_app import app as celery
+
+    celery.start(["beat", "--loglevel", settings().log_level, *ctx.args])
 
 
 def main() -> Any:

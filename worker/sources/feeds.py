@@ -163,7 +163,7 @@ def fetch_feed(
     except httpx.DecodingError as exc:
         raise PermanentError(f"{where}: body could not be decoded: {_one_line(exc)}") from exc
     except httpx.TransportError as exc:
-        raise TransientError(f"{where}: {type(exc).__name__}: {_one_line(exc)}") from exc
+        raise TransientError(f"{where}: {_one_line(exc)}") from exc
 
     not_modified = response.status_code == 304
     return FetchResult(

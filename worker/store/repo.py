@@ -423,9 +423,11 @@ def record_fetch_success(
     status: int,
     now: datetime,
     next_poll_at: datetime,
+    error: str | None = None,
 ) -> None:
     """Record a successful poll (including 304): the validators given replace the stored
-    ones (pass the previous ones to keep them), errors and the failure count are cleared.
+    ones (pass the previous ones to keep them), the failure count is cleared. `error` keeps
+    what was wrong with a document that still gave entries (feedparser's bozo).
     """
     _update_feed(
         session,
@@ -434,7 +436,7 @@ def record_fetch_success(
         last_modified=last_modified,
         final_url=final_url,
         last_status=status,
-        last_error=None,
+        last_error=error,
         failure_count=0,
         last_fetched_at=now,
         next_poll_at=next_poll_at,
