@@ -301,7 +301,10 @@ def articles(
         str | None, typer.Option("--watchlist", "-w", help="Only matches of")
     ] = None,
     since: Annotated[
-        str | None, typer.Option("--since", help="Date (YYYY-MM-DD) or ISO time")
+        str | None,
+        typer.Option(
+            "--since", help="Published (or fetched, if the date is partial) since YYYY-MM-DD"
+        ),
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many")] = None,
     as_json: JsonOpt = False,
