@@ -146,3 +146,12 @@ def test_pattern_index_equals_naive_scan(
     found = index.resolve(vocabulary)
     for kind, value in patterns:
         assert found.get((kind, value), []) == naive(kind, value, vocabulary)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(query_st(), text_st(), text_st())
+def test_fast_truth_test_agrees_with_full_evaluation(query: str, title: str, body: str) -> None:
+    matcher = build([query], True)
+    ev = matcher.evaluator(normalize(Article(title=title, body=body, source="feedA")))
+    for watchlist in matcher.config.watchlists.values():
+        assert ev.holds(watchlist.root) == (ev.eval(watchlist.root) is not None)

@@ -62,6 +62,7 @@ class Evaluator:
         self.config = config
         self.wild = wild
         self._memo: dict[tuple[object, int], Hits] = {}  # (node id or ref, scope) -> hits
+        self._truth: dict[tuple[str, str, int], bool] = {}  # (ref kind, id, scope) -> holds
 
     # -- leaves ---------------------------------------------------------------------------
     def term(self, term: Term, scope: int) -> list[Hit]:
@@ -145,6 +146,52 @@ class Evaluator:
         if isinstance(node, Ref):
             return self.ref(node.kind, node.id, scope)
         raise TypeError(f"unknown node {node!r}")
+
+    def holds(self, node: Node, scope: int = ALL_FIELDS) -> bool:
+        """Whether `eval(node, scope)` is not None, without collecting hits.
+
+        Short-circuits AND/OR and answers plain terms with one dictionary lookup, so
+        candidates that do not match (most of them) cost little; hits are collected only
+        for the watchlists that hold.
+        """
+        kind = type(node)
+        if kind is Term:
+            if scope == ALL_FIELDS and not node.case_sensitive:  # type: ignore[union-attr]
+                if node.kind == "exact":  # type: ignore[union-attr]
+                    return node.value in self.article.postings  # type: ignore[union-attr]
+                return (node.kind, node.value) in self.wild  # type: ignore[union-attr]
+            return bool(self.term(node, scope))  # type: ignore[arg-type]
+        if kind is Or:
+            return any(self.holds(child, scope) for child in node.children)  # type: ignore[union-attr]
+        if kind is And:
+            return all(self.holds(child, scope) for child in node.children)  # type: ignore[union-attr]
+        if kind is Ref:
+            return self._ref_holds(node, scope)  # type: ignore[arg-type]
+        if kind is Not:
+            return not self.holds(node.child, scope)  # type: ignore[union-attr]
+        if kind is Phrase:
+            if not all(self.holds(t, scope) for t in node.terms):  # type: ignore[union-attr]
+                return False
+            return bool(self.phrase(node, scope))  # type: ignore[arg-type]
+        if kind is Field:
+            narrowed = scope & _FIELD_BITS[node.name]  # type: ignore[union-attr]
+            return bool(narrowed) and self.holds(node.child, narrowed)  # type: ignore[union-attr]
+        return self.eval(node, scope) is not None
+
+    def _ref_holds(self, ref: Ref, scope: int) -> bool:
+        key = (ref.kind, ref.id, scope)
+        known = self._truth.get(key)
+        if known is None:
+            if ref.kind == "theme":
+                known = self.holds(self.config.themes[ref.id].query, scope)
+            else:
+                brand = self.config.brands[ref.id]
+                # No alias or model present: no mention, whatever the exclusions say.
+                known = any(self.holds(n, scope) for n in brand.aliases + brand.models) and (
+                    self.ref("brand", ref.id, scope) is not None
+                )
+            self._truth[key] = known
+        return known
 
     def near(self, node: Near, scope: int) -> Hits:
         left = self.eval(node.left, scope)
@@ -273,6 +320,8 @@ class Matcher:
         return matches
 
     def match_one(self, ev: Evaluator, watchlist: Watchlist) -> Match | None:
+        if not ev.holds(watchlist.root):
+            return None
         hits = ev.eval(watchlist.root)
         if hits is None:
             return None

@@ -185,8 +185,21 @@ def check(watchlists: WatchlistsOpt = None) -> None:
 
 
 def _check_more(watchlists_file: Path) -> list[str]:
-    """Hook for checks of the other config files (sources, subscriptions, templates)."""
-    return []
+    """Checks of the other config files beside the watchlists (sources.yaml, ...)."""
+    from worker.sources.config import load_sources
+
+    problems: list[str] = []
+    sources_file = watchlists_file.parent / "sources.yaml"
+    if sources_file.exists():
+        try:
+            spec = load_sources(sources_file)
+            out.print(
+                f"{sources_file}: {len(spec.inbox)} inbox folders, {len(spec.feeds)} feeds",
+                highlight=False,
+            )
+        except ConfigError as exc:
+            problems += str(exc).splitlines()
+    return problems
 
 
 # --- the pipeline -------------------------------------------------------------------------
