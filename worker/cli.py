@@ -344,7 +344,7 @@ def articles(
         run_migrations(ctx.settings.effective_database_url)
         with session_scope(ctx.sessions) as session:
             rows = repo.list_articles(session, watchlist=watchlist, since=since_dt, limit=limit)
-            records = [
+            records: list[dict[str, Any]] = [
                 {
                     "id": a.id,
                     "url": a.url,

@@ -83,7 +83,7 @@ def load_sources(path: Path | str, text: str | None = None) -> SourcesSpec:
     """Load sources.yaml; a missing file means the defaults (inbox seeds/, no feeds)."""
     file = str(path)
     if text is None and not Path(path).exists():
-        return SourcesSpec()
+        return SourcesSpec(version=1)
     data = load_yaml(path, text)
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping with version, inbox, feeds", file, 1, 1)

@@ -211,18 +211,22 @@ def _phrase(inner: str, column: int, case_sensitive: bool, label: str) -> Node:
     )
 
 
+def _col(token: Token) -> int:
+    return token.column or 1
+
+
 class _Build(Transformer):  # type: ignore[type-arg]
     def term(self, items: list[Token]) -> Node:
         token = items[0]
-        return _term(str(token), token.column)
+        return _term(str(token), _col(token))
 
     def phrase(self, items: list[Token]) -> Node:
         token = items[0]
-        return _phrase(str(token)[1:-1], token.column, False, str(token))
+        return _phrase(str(token)[1:-1], _col(token), False, str(token))
 
     def csterm(self, items: list[Token]) -> Node:
         token = items[0]
-        return _phrase(str(token)[1:-1], token.column, True, str(token))
+        return _phrase(str(token)[1:-1], _col(token), True, str(token))
 
     def negate(self, items: list[object]) -> Node:
         return Not(items[-1])  # type: ignore[arg-type]
@@ -248,11 +252,11 @@ class _Build(Transformer):  # type: ignore[type-arg]
         child = items[1]
         if name not in FIELDS:
             raise QuerySyntaxError(
-                f"unknown field {name!r} (fields: {', '.join(FIELDS)})", token.column
+                f"unknown field {name!r} (fields: {', '.join(FIELDS)})", _col(token)
             )
         if name in ("title", "body"):
             return Field(name, child)  # type: ignore[arg-type]
-        value_column = token.column + len(token)
+        value_column = _col(token) + len(token)
         if name in ("brand", "theme") and isinstance(child, Term | Phrase) and child.label:
             # ids may hold hyphens ("eu-expansion"): take the word as written
             return Ref(name, child.label.strip('{}"'), value_column)
@@ -304,7 +308,8 @@ def parse(text: str) -> Node:
                 what += f" after {before!r}"
         raise QuerySyntaxError(what, column) from None
     except UnexpectedCharacters as exc:
-        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        pos = exc.pos_in_stream or 0
+        char = text[pos] if pos < len(text) else ""
         if char == '"':
             message = "unterminated phrase: missing closing '\"'"
         elif char == "{":
@@ -313,7 +318,7 @@ def parse(text: str) -> Node:
             message = f"unexpected {char!r} with nothing to close"
         else:
             message = f"unexpected character {char!r}"
-        raise QuerySyntaxError(message, exc.column) from None
+        raise QuerySyntaxError(message, exc.column or 1) from None
 
 
 def terms_of(node: Node) -> list[Term]:
