@@ -28,6 +28,7 @@ lint: install
 ## Benchmarks print ratios measured side by side; add ARGS=--json for machine output.
 bench: install
 	$(BIN)/python benchmarks/bench_matcher.py $(ARGS)
+	$(BIN)/python benchmarks/bench_feeds.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis
