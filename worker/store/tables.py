@@ -50,6 +50,7 @@ __all__ = [
     "DeliveryRow",
     "FeedRow",
     "MatchRow",
+    "OptOutRow",
     "SubscriptionRow",
     "UTCDateTime",
 ]
@@ -64,7 +65,10 @@ NAMING_CONVENTION = {
 
 ARTICLE_STATUSES = ("pending", "classified", "failed")
 DELIVERY_CHANNELS = ("email", "webhook", "apprise", "file")
-DELIVERY_STATUSES = ("pending", "sent", "failed", "dead", "folded")
+# pending: planned; sending: claimed by one worker; sent; failed: will be retried; dead: gave
+# up (visible in `newswatch deliveries --failed`); folded: a near-duplicate of an earlier
+# alert; skipped: an empty digest period (nothing to send).
+DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "dead", "folded", "skipped")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -236,3 +240,16 @@ class SubscriptionRow(Base):
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime]
     unsubscribed_at: Mapped[datetime | None]
+
+
+class OptOutRow(Base):
+    """An unsubscribe from a subscription defined in subscriptions.yaml (the file is the
+    operator's and is never rewritten): (subscription id, email) no longer receives."""
+
+    __tablename__ = "opt_outs"
+    __table_args__ = (UniqueConstraint("subscription", "email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription: Mapped[str] = mapped_column(String(320))
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime]
