@@ -250,8 +250,9 @@ def _print_summary(summary: Any, s: Settings) -> None:
         + (f"; matches per watchlist: {stored}" if stored else "")
         + (f"; purged {summary.purged}" if summary.purged else "")
     )
-    if summary.delivery:
-        out.print(f"[bold]delivery:[/bold] {summary.delivery}")
+    for part, label in zip(summary.delivery, ("alerts", "digests", "previews"), strict=False):
+        if part:
+            out.print(f"[bold]{label}:[/bold] {part}", highlight=False)
     out.print(f"[dim]database: {s.masked()['database_url']}[/dim]")
 
 
@@ -267,11 +268,25 @@ def run(
     s = settings()
     ctx = _context(s)
     try:
-        summary = pipeline.run_once(ctx, deliver=delivery.deliver_new_matches)
+        summary = pipeline.run_once(
+            ctx, deliver=delivery.deliver_new_matches, digests=delivery.send_due_digests
+        )
+        if not s.smtp_host:
+            previews = delivery.write_previews(ctx)
+            summary.delivery.append(
+                f"{len(previews)} digest previews for the period under way: {', '.join(previews)}"
+                if previews
+                else ""
+            )
         _print_summary(summary, s)
         while watch:
             time.sleep(min(s.inbox_scan_seconds, s.poll_seconds))
-            summary = pipeline.run_once(ctx, every_feed=False, deliver=delivery.deliver_new_matches)
+            summary = pipeline.run_once(
+                ctx,
+                every_feed=False,
+                deliver=delivery.deliver_new_matches,
+                digests=delivery.send_due_digests,
+            )
             if summary.classified.classified or any(f.status == "failed" for f in summary.feeds):
                 _print_summary(summary, s)
     except ConfigError as exc:

@@ -203,6 +203,8 @@ def poll_feed(ctx: AppContext, feed_id: int, *, raise_transient: bool = True) ->
         name, url, language = feed.name, feed.url, feed.language
         etag, last_modified, failures = feed.etag, feed.last_modified, feed.failure_count
         interval = feed.interval_seconds
+        # What is wrong with the document we hold (a bozo feed); a 304 means it still is.
+        document_error = feed.last_error if failures == 0 else None
     now = ctx.now()
     try:
         fetched = feeds.fetch_feed(
@@ -235,6 +237,7 @@ def poll_feed(ctx: AppContext, feed_id: int, *, raise_transient: bool = True) ->
                 status=304,
                 now=now,
                 next_poll_at=next_poll,
+                error=document_error,
             )
         return FeedResult(feed_id, name, "not-modified")
 
@@ -354,7 +357,7 @@ class RunSummary:
     classified: ClassifyResult
     purged: int
     totals: dict[str, Any]
-    delivery: Any = None
+    delivery: list[Any] = field(default_factory=list)
 
 
 def prepare(ctx: AppContext) -> None:
@@ -368,15 +371,22 @@ def run_once(
     *,
     every_feed: bool = True,
     deliver: Callable[[AppContext, list[int]], Any] | None = None,
+    digests: Callable[[AppContext], Any] | None = None,
 ) -> RunSummary:
-    """One full pass in-process: ingest the inbox and feeds, classify, deliver, purge."""
+    """One full pass in-process: ingest the inbox and feeds, classify, deliver, purge.
+
+    `deliver` gets the ids of matches new to their article (instant alerts); `digests`
+    sends the digests that are due. Both are delivery's; the pipeline only hands over.
+    """
     prepare(ctx)
     inbox = scan_inbox(ctx)
     feed_ids = due_feed_ids(ctx, every_enabled=every_feed)
     with ThreadPoolExecutor(max_workers=8) as pool:
         feed_results = list(pool.map(lambda i: poll_feed(ctx, i, raise_transient=False), feed_ids))
     classified = classify_pending(ctx)
-    delivery = deliver(ctx, classified.new_match_ids) if deliver else None
+    delivery = [deliver(ctx, classified.new_match_ids)] if deliver else []
+    if digests:
+        delivery.append(digests(ctx))
     purged = purge(ctx)
     with session_scope(ctx.sessions) as session:
         totals = dict(repo.counts(session))

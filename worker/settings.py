@@ -67,7 +67,15 @@ class Settings(BaseSettings):
     )
     send_empty_digests: bool = False
     alert_dedup_hours: float = Field(72.0, ge=0, description="Window of near-duplicate folding")
-    webhook_max_attempts: int = Field(5, ge=1)
+    webhook_max_attempts: int = Field(
+        5, ge=1, description="Attempts of one alert or digest before it is recorded as dead"
+    )
+    retry_base_seconds: float = Field(
+        2.0, gt=0, description="First retry delay of a failed delivery (doubles, with jitter)"
+    )
+    max_inline_retry_seconds: float = Field(
+        60.0, ge=0, description="Embedded default: longest wait between retries within one run"
+    )
 
     log_level: str = "INFO"
 

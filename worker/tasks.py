@@ -102,19 +102,50 @@ def classify_pending() -> int:
     return len(ids)
 
 
-@app.task(name="newswatch.deliver_matches", bind=True, **RETRY)
-def deliver_matches(self: Task, match_ids: list[int]) -> int:
-    """Event consumed by delivery: instant alerts for matches new to their article."""
+@app.task(name="newswatch.deliver_matches")
+def deliver_matches(match_ids: list[int]) -> int:
+    """Event consumed by delivery: plan instant alerts for new matches, send each."""
     from worker import delivery
 
-    return delivery.deliver_new_matches(context(), match_ids)
+    ids, _folded = delivery.plan_alerts(context(), match_ids)
+    for delivery_id in ids:
+        send_delivery.delay(delivery_id)
+    return len(ids)
 
 
-@app.task(name="newswatch.send_due_digests", bind=True, **RETRY)
-def send_due_digests(self: Task) -> int:
+@app.task(name="newswatch.send_due_digests")
+def send_due_digests() -> int:
+    """Beat: plan the digests whose period ended, and (re)send every open delivery."""
     from worker import delivery
+    from worker.store import deliveries
+    from worker.store.db import session_scope
 
-    return delivery.send_due_digests(context())
+    ctx = context()
+    delivery.plan_due_digests(ctx)
+    with session_scope(ctx.sessions) as session:
+        ids = deliveries.open_deliveries(session, digests=True)
+    for delivery_id in ids:
+        send_delivery.delay(delivery_id)
+    return len(ids)
+
+
+@app.task(name="newswatch.send_delivery", bind=True, max_retries=None)
+def send_delivery(self: Task, delivery_id: int) -> str:
+    """One attempt; a transient failure is retried with backoff, jitter and Retry-After.
+
+    `delivery.send` records every attempt and turns the last allowed one into "dead",
+    so the retry count lives in the database, not in the task.
+    """
+    from worker import delivery
+    from worker.deliver.webhook import retry_delay
+
+    try:
+        return delivery.send(context(), delivery_id)
+    except TransientError as exc:
+        countdown = retry_delay(
+            self.request.retries + 1, exc.retry_after, base=context().settings.retry_base_seconds
+        )
+        raise self.retry(exc=exc, countdown=countdown) from exc
 
 
 @app.task(name="newswatch.purge")
