@@ -185,7 +185,10 @@ def check(watchlists: WatchlistsOpt = None) -> None:
 
 
 def _check_more(watchlists_file: Path) -> list[str]:
-    """Checks of the other config files beside the watchlists (sources.yaml, ...)."""
+    """Checks of the other config files beside the watchlists: sources.yaml,
+    subscriptions.yaml (against the watchlist ids) and the templates (rendered on samples)."""
+    from worker.deliver.subscriptions import check_subscriptions
+    from worker.deliver.templates import check_templates, make_template_env
     from worker.sources.config import load_sources
 
     problems: list[str] = []
@@ -199,6 +202,15 @@ def _check_more(watchlists_file: Path) -> list[str]:
             )
         except ConfigError as exc:
             problems += str(exc).splitlines()
+    subscriptions_file = watchlists_file.parent / "subscriptions.yaml"
+    if subscriptions_file.exists():
+        ids = load_watchlists(watchlists_file).watchlists
+        problems += check_subscriptions(subscriptions_file, set(ids))
+    try:
+        env = make_template_env(settings().templates_dir)
+        problems += check_templates(env)
+    except ConfigError as exc:
+        problems.append(str(exc))
     return problems
 
 
@@ -427,6 +439,254 @@ def beat(ctx: typer.Context) -> None:
     from worker.celery_app import app as celery
 
     celery.start(["beat", "--loglevel", settings().log_level, *ctx.args])
+
+
+# --- delivery -----------------------------------------------------------------------------
+
+
+def _prepared(s: Settings | None = None) -> Any:
+    """A context on a migrated database."""
+    from worker.store.migrate import migrate as run_migrations
+
+    ctx = _context(s)
+    run_migrations(ctx.settings.effective_database_url)
+    return ctx
+
+
+@app.command()
+def subscribe(
+    email: Annotated[str, typer.Argument(help="Address that receives the digests or alerts")],
+    watchlist: Annotated[
+        list[str], typer.Option("--watchlist", "-w", help="Watchlist id (repeatable)")
+    ],
+    schedule: Annotated[
+        str, typer.Option("--schedule", help="weekly | daily | instant")
+    ] = "weekly",
+    day: Annotated[str, typer.Option("--day", help="Weekday of a weekly digest")] = "monday",
+    at: Annotated[str, typer.Option("--time", help="Local time HH:MM")] = "08:00",
+    timezone: Annotated[str, typer.Option("--timezone", help="IANA zone")] = "Europe/Amsterdam",
+) -> None:
+    """Subscribe an address to watchlists (stored in the database beside subscriptions.yaml)."""
+    from worker.deliver.subscriptions import parse_day, parse_time
+    from worker.store import deliveries
+    from worker.store.db import session_scope
+
+    problems = []
+    if "@" not in email or email.startswith("@") or email.endswith("@"):
+        problems.append(f"not an email address: {email!r}")
+    if schedule not in ("weekly", "daily", "instant"):
+        problems.append(f"--schedule: one of weekly, daily, instant (not {schedule!r})")
+    try:
+        parse_day(day)
+        parse_time(at)
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(timezone)
+    except Exception as exc:
+        problems.append(str(exc))
+    ctx = _prepared()
+    try:
+        known = ctx.matcher().config.watchlists
+        problems += [
+            f"unknown watchlist {w!r}; known: {', '.join(known)}"
+            for w in watchlist
+            if w not in known
+        ]
+        if problems:
+            for problem in problems:
+                err.print(problem, highlight=False)
+            raise typer.Exit(2)
+        with session_scope(ctx.sessions) as session:
+            ids = [
+                deliveries.subscribe(
+                    session,
+                    email=email,
+                    watchlist=w,
+                    schedule=schedule,
+                    day=day if schedule == "weekly" else None,
+                    time=at,
+                    timezone=timezone,
+                    now=ctx.now(),
+                )
+                for w in watchlist
+            ]
+    finally:
+        ctx.close()
+    out.print(
+        f"subscribed {email} to {', '.join(watchlist)} ({schedule}); ids "
+        + ", ".join(f"db-{i}" for i in ids),
+        highlight=False,
+    )
+
+
+@app.command()
+def unsubscribe(
+    email: Annotated[str, typer.Argument(help="Address to unsubscribe from everything")],
+) -> None:
+    """Unsubscribe an address: its database subscriptions and those in subscriptions.yaml."""
+    from worker import delivery
+    from worker.store import deliveries
+    from worker.store.db import session_scope
+
+    ctx = _prepared()
+    try:
+        with session_scope(ctx.sessions) as session:
+            count = deliveries.deactivate_email(session, email, now=ctx.now())
+        for sub in delivery.subscriptions(ctx):
+            if sub.origin == "yaml" and sub.target.casefold() == email.casefold():
+                count += delivery.unsubscribe(ctx, sub.id, email)
+    finally:
+        ctx.close()
+    out.print(f"{email}: {count} subscriptions ended", highlight=False)
+
+
+@app.command("deliveries")
+def list_deliveries(
+    failed: Annotated[bool, typer.Option("--failed", help="Only failed and dead ones")] = False,
+    retry: Annotated[int | None, typer.Option("--retry", help="Send delivery ID again now")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deliveries (alerts and digests) with their status; --retry ID sends one again."""
+    from worker import delivery
+    from worker.store import deliveries
+    from worker.store.db import session_scope
+
+    ctx = _prepared()
+    try:
+        if retry is not None:
+            with session_scope(ctx.sessions) as session:
+                reset = deliveries.reset_for_retry(session, retry, now=ctx.now())
+            if not reset:
+                err.print(f"delivery {retry} is not failed or dead (or does not exist)")
+                raise typer.Exit(1)
+            status = delivery.send_with_retries(ctx, retry)
+            out.print(f"delivery {retry}: {status}", highlight=False)
+            if status != "sent":
+                raise typer.Exit(1)
+            return
+        with session_scope(ctx.sessions) as session:
+            rows = [
+                {
+                    "id": r.id,
+                    "subscription": r.subscription,
+                    "channel": r.channel,
+                    "key": r.key,
+                    "status": r.status,
+                    "attempts": r.attempts,
+                    "last_error": r.last_error,
+                }
+                for r in deliveries.list_deliveries(session, failed_only=failed, limit=limit)
+            ]
+    finally:
+        ctx.close()
+    if as_json:
+        for row in rows:
+            out.file.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    table = Table("id", "subscription", "channel", "key", "status", "attempts", "last error")
+    for r in rows:
+        table.add_row(
+            *(
+                str(r[k] if r[k] is not None else "")
+                for k in (
+                    "id",
+                    "subscription",
+                    "channel",
+                    "key",
+                    "status",
+                    "attempts",
+                    "last_error",
+                )
+            )
+        )
+    out.print(table)
+
+
+@app.command()
+def digest(
+    subscription: Annotated[str, typer.Option("--subscription", "-s", help="Subscription id")],
+    period: Annotated[
+        str,
+        typer.Option("--period", help="last, last-week, last-day, current, 2026-W47, 2026-11-23"),
+    ] = "last",
+    send: Annotated[
+        bool, typer.Option("--send", help="Send it (once: a sent period is not sent again)")
+    ] = False,
+    preview: Annotated[
+        Path | None, typer.Option("--preview", help="Write the HTML to this file")
+    ] = None,
+) -> None:
+    """Render or send one digest on demand (without --send or --preview: print the text)."""
+    from worker import delivery
+    from worker.deliver.schedule import digest_key, period_named
+    from worker.store import deliveries
+    from worker.store.db import session_scope
+
+    ctx = _prepared()
+    try:
+        subs = {x.id: x for x in delivery.subscriptions(ctx)}
+        if subscription not in subs:
+            err.print(f"unknown subscription {subscription!r}; known: {', '.join(subs) or 'none'}")
+            raise typer.Exit(2)
+        sub = subs[subscription]
+        try:
+            chosen = period_named(sub, period, ctx.now())
+        except ValueError as exc:
+            err.print(f"--period: {exc}")
+            raise typer.Exit(2) from exc
+        rendered, count = delivery.render(ctx, sub, chosen)
+        if preview is not None:
+            preview.parent.mkdir(parents=True, exist_ok=True)
+            preview.write_text(rendered.html, encoding="utf-8")
+            out.print(f"{preview}: {count} items, {chosen.label}", highlight=False)
+        if send:
+            with session_scope(ctx.sessions) as session:
+                delivery_id, _new = deliveries.plan(
+                    session,
+                    key=digest_key(sub.id, chosen),
+                    subscription=sub.id,
+                    channel=sub.channel,
+                    now=ctx.now(),
+                    period_start=chosen.start,
+                    period_end=chosen.end,
+                    payload={"label": chosen.label},
+                )
+            status = delivery.send_with_retries(ctx, delivery_id)
+            if status == "not-claimed":
+                status = "already sent (a digest is sent once per period)"
+            out.print(f"digest {sub.id} {chosen.label}: {status}", highlight=False)
+        if not send and preview is None:
+            out.print(rendered.subject, highlight=False)
+            out.print(rendered.text, markup=False, highlight=False)
+    finally:
+        ctx.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "0.0.0.0",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+) -> None:
+    """The web app: one-click unsubscribe (RFC 8058) and /healthz, with uvicorn."""
+    import uvicorn
+    from sqlalchemy import text
+
+    from worker import delivery
+    from worker.web import create_web_app
+
+    ctx = _prepared()
+
+    def healthcheck() -> None:
+        with ctx.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    web = create_web_app(
+        ctx.settings,
+        lambda sub, address: delivery.unsubscribe(ctx, sub, address),
+        healthcheck=healthcheck,
+    )
+    uvicorn.run(web, host=host, port=port, log_level=ctx.settings.log_level.lower())
 
 
 def main() -> Any:
