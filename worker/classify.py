@@ -44,6 +44,17 @@ FIELD_WEIGHTS = (3.0, 1.0)
 MAX_HIGHLIGHTS = 50
 
 
+def _fits(kind: str, pattern: str, text: str) -> bool:
+    """Whether `text` is `pattern` (exact), starts with it, ends with it, or holds it."""
+    if kind == "exact":
+        return text == pattern
+    if kind == "prefix":
+        return text.startswith(pattern)
+    if kind == "suffix":
+        return text.endswith(pattern)
+    return pattern in text
+
+
 def _distance(a: Hit, b: Hit) -> int:
     if a[2] < b[1]:
         return b[1] - a[2]
@@ -91,13 +102,7 @@ class Evaluator:
 
     def _case_ok(self, term: Term, at: tuple[int, int]) -> bool:
         surface = self.article.tokens[at[0]][at[1]].surface
-        if term.kind == "exact":
-            return surface == term.surface
-        if term.kind == "prefix":
-            return surface.startswith(term.surface)
-        if term.kind == "suffix":
-            return surface.endswith(term.surface)
-        return term.surface in surface
+        return _fits(term.kind, term.surface, surface)
 
     def phrase(self, phrase: Phrase, scope: int) -> list[Hit]:
         first, rest = phrase.terms[0], phrase.terms[1:]
@@ -207,14 +212,7 @@ class Evaluator:
         return list(kept) or None
 
     def _source_ok(self, pattern: Term) -> bool:
-        source = self.article.source
-        if pattern.kind == "exact":
-            return source == pattern.value
-        if pattern.kind == "prefix":
-            return source.startswith(pattern.value)
-        if pattern.kind == "suffix":
-            return source.endswith(pattern.value)
-        return pattern.value in source
+        return _fits(pattern.kind, pattern.value, self.article.source)
 
     def ref(self, kind: str, ref_id: str, scope: int = ALL_FIELDS) -> Hits:
         key = ((kind, ref_id), scope)
