@@ -16,6 +16,8 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY worker ./worker
+# worker/deliver/template_files links to ../../templates: the built-in templates go into the package.
+COPY templates ./templates
 # The venv has no pip of its own: the base image's pip installs into it.
 RUN python -m venv --without-pip /opt/venv \
     && pip --python /opt/venv/bin/python install . \

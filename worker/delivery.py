@@ -29,6 +29,7 @@ from worker.deliver.alert import Alert, alert_key, alert_payload, build_alert, r
 from worker.deliver.cluster import best_match
 from worker.deliver.digest import DigestEntry, build_digest, render_digest
 from worker.deliver.schedule import Period, current_period, digest_key, due_period
+from worker.deliver.snippet import display_date
 from worker.deliver.subscriptions import Subscription, load_subscriptions, subscription_from_row
 from worker.deliver.templates import make_template_env
 from worker.deliver.tokens import make_token, unsubscribe_url
@@ -179,7 +180,7 @@ def plan_alerts(ctx: AppContext, match_ids: list[int]) -> tuple[list[int], int]:
     return to_send, folded
 
 
-def _alert_from_payload(payload: dict[str, Any]) -> Alert:
+def _alert_from_payload(payload: dict[str, Any], sub: Subscription) -> Alert:
     """Rebuild what the channel needs from the planned payload (no re-classification)."""
     data = payload["data"]
     from markupsafe import Markup
@@ -193,7 +194,7 @@ def _alert_from_payload(payload: dict[str, Any]) -> Alert:
         url=data["article"]["url"],
         source=data["article"]["source"],
         published=data["article"]["published"],
-        date=data["article"]["published"] or "",
+        date=display_date(data["article"]["published"], sub.zone),
         score=data["score"],
         highlights=tuple(Highlight(**h) for h in data["highlights"]),
         snippet_text=data.get("snippet") or "",
@@ -211,7 +212,7 @@ def _send_alert(ctx: AppContext, sub: Subscription, row: Any) -> str | None:
         )
         return None
     title, text = render_alert(
-        _alert_from_payload(payload), make_template_env(ctx.settings.templates_dir)
+        _alert_from_payload(payload, sub), make_template_env(ctx.settings.templates_dir)
     )
     if sub.channel == "apprise":
         chat.send_apprise(sub.target, title, text)

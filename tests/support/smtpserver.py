@@ -83,10 +83,8 @@ class SMTPServer:
         if self.credentials is not None:
             kwargs = {
                 "authenticator": self._authenticate,
+                "auth_required": True,
                 "auth_require_tls": False,
-                # smtplib falls back from PLAIN to LOGIN after a refusal, and aiosmtpd's
-                # LOGIN then waits for a line smtplib never sends: offer PLAIN only.
-                "auth_exclude_mechanism": ["LOGIN"],
             }
         controller = Controller(_Handler(self), hostname=self.host, port=self.port, **kwargs)
         # Right after stop() the port may linger briefly; retry rather than flake.
@@ -126,7 +124,8 @@ class SMTPServer:
             and self.credentials is not None
             and (data.login.decode(), data.password.decode()) == self.credentials
         )
-        return AuthResult(success=ok)
+        # handled=False: let aiosmtpd answer 535 itself (handled=True means "already replied").
+        return AuthResult(success=ok, handled=False)
 
 
 @pytest.fixture

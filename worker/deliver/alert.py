@@ -16,7 +16,8 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from worker.deliver.cluster import article_fingerprint
-from worker.deliver.digest import DigestEntry, display_date, snippet
+from worker.deliver.digest import DigestEntry
+from worker.deliver.snippet import display_date, snippet
 from worker.deliver.subscriptions import Subscription
 from worker.deliver.webhook import build_payload
 from worker.models import Highlight

@@ -132,10 +132,9 @@ def cluster(
 
     `key` gives an item's fingerprint (default: the items are fingerprints).
     """
-    get = key or (lambda item: item)  # type: ignore[assignment,return-value]
     leaders: list[tuple[tuple[int, frozenset[int]], list[T]]] = []
     for item in items:
-        decoded = _decode(get(item))  # type: ignore[arg-type]
+        decoded = _decode(key(item) if key is not None else str(item))
         for leader, group in leaders:
             if _similarity(leader, decoded) >= threshold:
                 group.append(item)

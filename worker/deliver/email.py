@@ -35,7 +35,7 @@ __all__ = ["build_message", "message_id", "outbox_name", "send_message", "write_
 
 def _domain(mail_from: str) -> str:
     address = parseaddr(mail_from)[1]
-    domain = address.rpartition("@")[2].strip().lower()
+    domain = address.rpartition("@")[2].strip().lower() if "@" in address else ""
     return domain or "newswatch.invalid"
 
 

@@ -12,9 +12,10 @@ subscriptions:
     min_score: 1.0                    # optional
     enabled: true                     # optional
 
-Guarantees: every problem (YAML syntax, wrong type, unknown key, two channels, a webhook on
-a digest schedule, `day` on a daily schedule, a bad time or time zone, a duplicate id, an
-unknown watchlist id) is reported as `file:line:col: message`, all at once. A missing file
+Guarantees: every problem is reported as `file:line:col: message`, never as a traceback:
+first all problems of form (YAML syntax, wrong type, unknown key, two channels, a bad
+time, day or time zone), then all cross-checks (a duplicate id, an unknown watchlist id,
+a webhook on a digest schedule, `day` on a daily schedule). A missing file
 means "no subscriptions", not an error. Subscriptions added from the CLI (stored in the
 database) become the same `Subscription` value through `subscription_from_row`.
 """
@@ -32,7 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from worker.errors import ConfigError, ConfigErrors
-from worker.yamlfile import load_yaml, locate, validate
+from worker.yamlfile import key_mark, load_yaml, locate, validate, value_mark
 
 __all__ = [
     "WEEKDAYS",
@@ -197,11 +198,17 @@ class SubscriptionSpec(_Spec):
         if len(channels) != 1:
             found = ", ".join(channels) if channels else "none"
             raise ValueError(f"needs exactly one of email, webhook, apprise (found: {found})")
-        if self.webhook is not None and self.schedule != "instant":
-            raise ValueError("webhooks deliver instant alerts: use schedule: instant")
-        if self.day is not None and self.schedule != "weekly":
-            raise ValueError(f"day is for weekly schedules, not {self.schedule}")
         return self
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(key to point at, message) for combinations of valid values that do not fit."""
+        out = []
+        if self.webhook is not None and self.schedule != "instant":
+            where = "schedule" if "schedule" in self.model_fields_set else "webhook"
+            out.append((where, "webhooks deliver instant alerts: use schedule: instant"))
+        if self.day is not None and self.schedule != "weekly":
+            out.append(("day", f"day is for weekly schedules, not {self.schedule}"))
+        return out
 
     def to_subscription(self) -> Subscription:
         channel: Channel
@@ -257,9 +264,9 @@ def load_subscriptions(
     errors: list[ConfigError] = []
     seen: dict[str, int] = {}
     for i, sub in enumerate(spec.subscriptions):
-        mark = locate(data, ("subscriptions", i, "id"))
+        mark = value_mark(data, ("subscriptions", i, "id"))
         if sub.id in seen:
-            first = locate(data, ("subscriptions", seen[sub.id], "id"))
+            first = value_mark(data, ("subscriptions", seen[sub.id], "id"))
             errors.append(
                 _error(
                     file,
@@ -269,6 +276,9 @@ def load_subscriptions(
                 )
             )
         seen.setdefault(sub.id, i)
+        for key, message in sub.problems():
+            where = key_mark(data, ("subscriptions", i, key))
+            errors.append(_error(file, where, f"subscriptions.{i}.{key}: {message}"))
         if watchlist_ids is not None:
             for j, wid in enumerate(sub.watchlists):
                 if wid not in watchlist_ids:

@@ -1,10 +1,11 @@
 """The Jinja2 environment of digests and alerts, and the start-up check of its templates.
 
-Built-in templates live in the repository's `templates/` folder; the package reaches them
-through `worker/deliver/templates`, a symlink to that folder, which packaging turns into
-real files, so a source checkout and an installed wheel find the same templates (one
-copy). A user's folder (settings.templates_dir) comes first: it may override any single
-template and can extend a built-in one as "builtin/<name>".
+Built-in templates live in the repository's `templates/` folder (the one copy); the
+package reaches them through `worker/deliver/template_files`, a symlink to that folder
+that building a wheel turns into real files (package-data "deliver/template_files/*.j2").
+A user's folder (settings.templates_dir) comes first: it may override any single template
+and can extend a built-in one as "builtin/<name>". Without built-in templates (an install
+that lost them), a user's folder holding every template still works.
 
 Templates: digest.subject.j2, digest.html.j2, digest.txt.j2, alert.txt.j2. HTML
 templates are autoescaped; undefined variables are errors, not blanks.
@@ -36,21 +37,21 @@ TEMPLATE_NAMES = ("digest.subject.j2", "digest.html.j2", "digest.txt.j2", "alert
 _SAMPLE_UNSUBSCRIBE = "https://news.example.com/unsubscribe?token=SAMPLE-TOKEN"
 
 
-def builtin_templates_dir() -> Path:
-    """The folder of the built-in templates (package copy first, then the checkout's)."""
+def builtin_templates_dir() -> Path | None:
+    """The folder of the built-in templates (package link first, then the checkout's)."""
     here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parents[1] / "templates"):
+    for candidate in (here / "template_files", here.parents[1] / "templates"):
         if (candidate / "digest.html.j2").is_file():
             return candidate
-    raise FileNotFoundError(f"built-in templates not found beside {here}")
+    return None
 
 
 def make_template_env(templates_dir: Path | None = None) -> Environment:
     """An Environment looking in `templates_dir` (if given) before the built-in templates.
 
-    Raises ConfigError when `templates_dir` is given but is not a folder.
+    Raises ConfigError when `templates_dir` is given but is not a folder, or when there is
+    neither a user folder nor built-in templates.
     """
-    builtin = str(builtin_templates_dir())
     loaders: list[FileSystemLoader | PrefixLoader] = []
     if templates_dir is not None:
         if not Path(templates_dir).is_dir():
@@ -58,7 +59,17 @@ def make_template_env(templates_dir: Path | None = None) -> Environment:
                 "templates folder not found (NEWSWATCH_TEMPLATES_DIR)", str(templates_dir)
             )
         loaders.append(FileSystemLoader(str(templates_dir)))
-    loaders += [FileSystemLoader(builtin), PrefixLoader({"builtin": FileSystemLoader(builtin)})]
+    builtin = builtin_templates_dir()
+    if builtin is not None:
+        loaders += [
+            FileSystemLoader(str(builtin)),
+            PrefixLoader({"builtin": FileSystemLoader(str(builtin))}),
+        ]
+    elif not loaders:
+        raise ConfigError(
+            "built-in templates are missing from this install; "
+            "point NEWSWATCH_TEMPLATES_DIR at a copy of templates/"
+        )
     env = Environment(
         loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(
