@@ -41,7 +41,15 @@ from worker.store.repo import (
 from worker.store.tables import ArticleRow, Base, DeliveryRow, FeedRow, MatchRow
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-TABLES = {"alembic_version", "feeds", "articles", "matches", "deliveries", "subscriptions", "opt_outs"}
+TABLES = {
+    "alembic_version",
+    "feeds",
+    "articles",
+    "matches",
+    "deliveries",
+    "subscriptions",
+    "opt_outs",
+}
 
 
 @pytest.fixture
