@@ -286,3 +286,23 @@ def test_unsubscribe_link_from_received_email_ends_digests(
     finally:
         next(serving, None)
         ctx.close()
+
+
+def test_lost_hand_over_is_swept_into_alerts(
+    tmp_path: Path, repo_root: Path, webhook_receiver: WebhookReceiver
+) -> None:
+    clock = Clock(MONDAY)
+    ctx = make_ctx(tmp_path, repo_root, instant_webhook(webhook_receiver.url()), clock)
+    try:
+        run = pipeline.run_once(ctx)  # classification ran, the hand-over to delivery did not
+        assert run.classified.new_match_ids and webhook_receiver.requests == []
+        assert delivery.plan_unplanned_alerts(ctx) == []  # within the grace period: not yet
+        clock.now += timedelta(minutes=3)
+        swept = delivery.send_due_digests(ctx)
+        assert swept.sent == 2 and len(webhook_receiver.requests) == 2
+        assert delivery.plan_unplanned_alerts(ctx) == []  # planned once, never again
+        clock.now += timedelta(minutes=3)
+        delivery.send_due_digests(ctx)
+        assert len(webhook_receiver.requests) == 2
+    finally:
+        ctx.close()

@@ -39,6 +39,9 @@ def create_app(settings: Settings) -> Celery:
         # Redis redelivers unacknowledged tasks after this; longer than any task may run.
         broker_transport_options={"visibility_timeout": 3600},
         worker_hijack_root_logger=False,
+        # With acks_late, a task running when the broker connection drops is redelivered;
+        # cancelling it avoids running it twice at once (Celery 5.x advice; silences a warning).
+        worker_cancel_long_running_tasks_on_connection_loss=True,
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
         beat_schedule={
             "scan-inbox": {

@@ -420,7 +420,9 @@ def enqueue(
 
     s = settings()
     celery = create_app(s)
-    result = celery.send_task(tasks[what])
+    # An operator's sweep takes every pending article now (beat's leaves a grace period).
+    kwargs = {"grace_seconds": 0} if what == "classify" else {}
+    result = celery.send_task(tasks[what], kwargs=kwargs)
     broker = celery.conf.broker_url
     out.print(f"enqueued {tasks[what]} ({result.id}) on {broker}", highlight=False)
 

@@ -36,6 +36,7 @@ from worker.deliver.tokens import make_token, unsubscribe_url
 from worker.errors import PermanentError, TransientError
 from worker.models import Highlight
 from worker.store import deliveries as store
+from worker.store import repo
 from worker.store.db import session_scope
 from worker.store.tables import DeliveryRow
 
@@ -129,7 +130,10 @@ def _entry(ctx: AppContext, match: Any, article: Any) -> DigestEntry:
 def plan_alerts(ctx: AppContext, match_ids: list[int]) -> tuple[list[int], int]:
     """Plan one alert per (instant subscription, article); returns (ids to send, folded)."""
     instant = [s for s in subscriptions(ctx) if s.schedule == "instant"]
-    if not instant or not match_ids:
+    if not match_ids:
+        return [], 0
+    if not instant:
+        _mark_planned(ctx, match_ids)
         return [], 0
     with session_scope(ctx.sessions) as session:
         pairs = store.matches_with_articles(session, match_ids)
@@ -177,7 +181,21 @@ def plan_alerts(ctx: AppContext, match_ids: list[int]) -> tuple[list[int], int]:
                 folded += 1
             else:
                 to_send.append(delivery_id)
+    _mark_planned(ctx, match_ids)
     return to_send, folded
+
+
+def _mark_planned(ctx: AppContext, match_ids: list[int]) -> None:
+    with session_scope(ctx.sessions) as session:
+        repo.mark_alerts_planned(session, match_ids, ctx.now())
+
+
+def plan_unplanned_alerts(ctx: AppContext, *, grace: timedelta = timedelta(minutes=2)) -> list[int]:
+    """The sweep: plan alerts for matches whose hand-over to delivery was lost (e.g. the
+    broker was down when classification published it). Returns delivery ids to send."""
+    with session_scope(ctx.sessions) as session:
+        ids = repo.unplanned_match_ids(session, created_before=ctx.now() - grace, limit=5000)
+    return plan_alerts(ctx, ids)[0] if ids else []
 
 
 def _alert_from_payload(payload: dict[str, Any], sub: Subscription) -> Alert:
@@ -397,6 +415,7 @@ def deliver_new_matches(ctx: AppContext, match_ids: list[int]) -> DeliverySummar
 def send_due_digests(ctx: AppContext, *, retry_open: bool = True) -> DeliverySummary:
     """Embedded default: plan due digests, then send every open one (catching up once)."""
     plan_due_digests(ctx)
+    plan_unplanned_alerts(ctx)
     summary = DeliverySummary()
     with session_scope(ctx.sessions) as session:
         open_ids = store.open_deliveries(session, digests=True)

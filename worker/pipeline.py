@@ -326,9 +326,13 @@ def classify(ctx: AppContext, article_ids: Iterable[int]) -> ClassifyResult:
     return result
 
 
-def pending_article_ids(ctx: AppContext, limit: int) -> list[int]:
+def pending_article_ids(
+    ctx: AppContext, limit: int, *, grace_seconds: float | None = None
+) -> list[int]:
+    """Pending articles; with `grace_seconds`, only those unchanged for that long."""
+    since = ctx.now() - timedelta(seconds=grace_seconds) if grace_seconds else None
     with session_scope(ctx.sessions) as session:
-        return [row.id for row in repo.pending_articles(session, limit)]
+        return [row.id for row in repo.pending_articles(session, limit, unchanged_since=since)]
 
 
 def classify_pending(ctx: AppContext) -> ClassifyResult:

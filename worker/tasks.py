@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from celery import Task
+from celery.signals import worker_ready
 
 from worker import pipeline
 from worker.celery_app import app
@@ -95,11 +96,25 @@ def classify_batch(article_ids: list[int]) -> dict[str, Any]:
 
 
 @app.task(name="newswatch.classify_pending")
-def classify_pending() -> int:
-    """Sweep: articles left pending (a lost event) are classified here."""
-    ids = pipeline.pending_article_ids(context(), 10_000)
+def classify_pending(grace_seconds: float = 120.0) -> int:
+    """Sweep: articles left pending (a lost event, a killed worker) are classified here.
+
+    Articles changed within `grace_seconds` are left alone: their own task is probably
+    still queued, and sweeping them too would classify a backlog twice.
+    """
+    ids = pipeline.pending_article_ids(context(), 10_000, grace_seconds=grace_seconds)
     _enqueue_classification(ids)
     return len(ids)
+
+
+@worker_ready.connect
+def _sweep_on_start(sender: Any = None, **_: Any) -> None:
+    """A restarted worker recovers a killed worker's batches now, not after the broker's
+    visibility timeout (an hour): articles are idempotent, so re-queueing them is safe."""
+    try:
+        classify_pending.apply_async(kwargs={"grace_seconds": 0})
+    except Exception:  # a broker hiccup at start-up must not stop the worker
+        log.warning("could not enqueue the start-up sweep", exc_info=True)
 
 
 @app.task(name="newswatch.deliver_matches")
@@ -122,11 +137,12 @@ def send_due_digests() -> int:
 
     ctx = context()
     delivery.plan_due_digests(ctx)
+    alerts = delivery.plan_unplanned_alerts(ctx)  # hand-overs lost while the broker was down
     with session_scope(ctx.sessions) as session:
         ids = deliveries.open_deliveries(session, digests=True)
-    for delivery_id in ids:
+    for delivery_id in [*ids, *alerts]:
         send_delivery.delay(delivery_id)
-    return len(ids)
+    return len(ids) + len(alerts)
 
 
 @app.task(name="newswatch.send_delivery", bind=True, max_retries=None)

@@ -169,15 +169,37 @@ def upsert_article(
     raise TransientError(f"article {key!r} kept changing under concurrent writers")
 
 
-def pending_articles(session: Session, limit: int) -> list[ArticleRow]:
-    """Up to `limit` articles waiting for classification, oldest fetched first."""
+def pending_articles(
+    session: Session, limit: int, *, unchanged_since: datetime | None = None
+) -> list[ArticleRow]:
+    """Up to `limit` articles waiting for classification, oldest fetched first.
+
+    With `unchanged_since`, only those not updated after it: a sweep then leaves alone
+    the articles whose classification task is probably still queued.
+    """
+    query = select(ArticleRow).where(ArticleRow.status == "pending")
+    if unchanged_since is not None:
+        query = query.where(ArticleRow.updated_at <= unchanged_since)
+    rows = session.scalars(query.order_by(ArticleRow.fetched_at, ArticleRow.id).limit(limit))
+    return list(rows)
+
+
+def unplanned_match_ids(session: Session, *, created_before: datetime, limit: int) -> list[int]:
+    """Matches new to their article that delivery has not planned alerts for yet."""
     rows = session.scalars(
-        select(ArticleRow)
-        .where(ArticleRow.status == "pending")
-        .order_by(ArticleRow.fetched_at, ArticleRow.id)
+        select(MatchRow.id)
+        .where(MatchRow.alerts_planned_at.is_(None), MatchRow.created_at <= created_before)
+        .order_by(MatchRow.id)
         .limit(limit)
     )
     return list(rows)
+
+
+def mark_alerts_planned(session: Session, match_ids: Sequence[int], now: datetime) -> None:
+    if match_ids:
+        session.execute(
+            update(MatchRow).where(MatchRow.id.in_(list(match_ids))).values(alerts_planned_at=now)
+        )
 
 
 def get_articles(session: Session, ids: Iterable[int]) -> list[ArticleRow]:

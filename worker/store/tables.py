@@ -188,6 +188,9 @@ class MatchRow(Base):
     themes: Mapped[list[Any]]
     highlights: Mapped[list[Any]]
     created_at: Mapped[datetime]
+    # When delivery planned this match's instant alerts (the event outbox): a match whose
+    # hand-over to delivery was lost (broker down) is found by the sweep while it is NULL.
+    alerts_planned_at: Mapped[datetime | None]
 
 
 class DeliveryRow(Base):
