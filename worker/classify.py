@@ -166,10 +166,17 @@ class Evaluator:
                     return node.value in self.article.postings  # type: ignore[union-attr]
                 return (node.kind, node.value) in self.wild  # type: ignore[union-attr]
             return bool(self.term(node, scope))  # type: ignore[arg-type]
+        # Plain loops: cheaper than any()/all() over a generator on this hot path.
         if kind is Or:
-            return any(self.holds(child, scope) for child in node.children)  # type: ignore[union-attr]
+            for child in node.children:  # type: ignore[union-attr]
+                if self.holds(child, scope):
+                    return True
+            return False
         if kind is And:
-            return all(self.holds(child, scope) for child in node.children)  # type: ignore[union-attr]
+            for child in node.children:  # type: ignore[union-attr]
+                if not self.holds(child, scope):
+                    return False
+            return True
         if kind is Ref:
             return self._ref_holds(node, scope)  # type: ignore[arg-type]
         if kind is Not:

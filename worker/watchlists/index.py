@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
+from itertools import accumulate
 
 import ahocorasick
 
@@ -42,6 +43,7 @@ Key = tuple[str, str]  # ("exact"|"prefix"|"suffix"|"infix"|"lang", value)
 Keys = frozenset[Key] | None  # None: cannot be keyed, always a candidate
 
 _START, _END = "\x02", "\x03"
+_CACHE_LIMIT = 500_000  # forms remembered by a PatternIndex before it starts afresh
 
 
 def _term_key(term: Term) -> Key:
@@ -72,6 +74,8 @@ class KeyExtractor:
         if isinstance(node, Phrase):
             return min((frozenset((_term_key(t),)) for t in node.terms), key=_cost)
         if isinstance(node, Or):
+            if len(node.children) == 1:  # keep the child's set: shared sets memoize per article
+                return self.keys(node.children[0])
             union: set[Key] = set()
             for child in node.children:
                 keys = self.keys(child)
@@ -90,6 +94,14 @@ class KeyExtractor:
         if isinstance(node, Ref):
             return self._ref_keys(node)
         return None  # Not, Source
+
+    def conjunct_keys(self, node: Node) -> list[frozenset[Key]]:
+        """Key sets of the parts that must all hold, cheapest first (one set unless AND)."""
+        if isinstance(node, And):
+            sets = [k for c in node.children if not isinstance(c, Not) and (k := self.keys(c))]
+            return sorted(sets, key=_cost)
+        keys = self.keys(node)
+        return [keys] if keys else []
 
     def _ref_keys(self, ref: Ref) -> Keys:
         cache_key = (ref.kind, ref.id)
@@ -122,6 +134,7 @@ class PatternIndex:
     def __init__(self, terms: Iterable[Term]) -> None:
         self.patterns = sorted({_term_key(t) for t in terms if t.kind != "exact"})
         self._automaton: ahocorasick.Automaton | None = None
+        self._cache: dict[str, tuple[Key, ...]] = {}
         if self.patterns:
             automaton = ahocorasick.Automaton()
             for kind, value in self.patterns:
@@ -132,23 +145,41 @@ class PatternIndex:
             self._automaton = automaton
 
     def resolve(self, vocabulary: list[str]) -> dict[Key, list[str]]:
-        """pattern -> the forms of `vocabulary` it matches (in vocabulary order)."""
+        """pattern -> the forms of `vocabulary` it matches (in vocabulary order).
+
+        Which patterns a form matches does not depend on the article, and news vocabulary
+        repeats, so results are cached per form: the automaton only reads new forms.
+        """
         if self._automaton is None or not vocabulary:
             return {}
-        haystack = "".join(f"{_START}{form}{_END}" for form in vocabulary)
-        ends, position = [], -1
-        for form in vocabulary:
-            position += len(form) + 2
-            ends.append(position)
+        cache = self._cache
+        missing = [form for form in vocabulary if form not in cache]
+        if missing:
+            if len(cache) > _CACHE_LIMIT:
+                cache.clear()
+            cache.update(self._scan(missing))
         found: dict[Key, list[str]] = {}
-        seen: set[tuple[Key, int]] = set()
-        for end_index, keys in self._automaton.iter(haystack):
-            form_index = bisect_left(ends, end_index)
-            for key in keys:
-                if (key, form_index) not in seen:
-                    seen.add((key, form_index))
-                    found.setdefault(key, []).append(vocabulary[form_index])
+        for form in vocabulary:
+            for key in cache[form]:
+                forms = found.get(key)
+                if forms is None:
+                    found[key] = [form]
+                else:
+                    forms.append(form)
         return found
+
+    def _scan(self, forms: list[str]) -> dict[str, tuple[Key, ...]]:
+        """One Aho-Corasick pass over `forms`: form -> the patterns it matches."""
+        assert self._automaton is not None
+        haystack = _START + (_END + _START).join(forms) + _END
+        # ends[i]: one past the end marker of forms[i] (its length + 2 markers each)
+        ends = list(accumulate(len(form) + 2 for form in forms))
+        hits: dict[str, dict[Key, None]] = {form: {} for form in forms}
+        for end_index, keys in self._automaton.iter(haystack):
+            found = hits[forms[bisect_left(ends, end_index + 1)]]
+            for key in keys:
+                found[key] = None  # an infix found twice in one form counts once
+        return {form: tuple(keys) for form, keys in hits.items()}
 
 
 class Presearcher:
@@ -160,12 +191,22 @@ class Presearcher:
         self.exact: dict[str, list[str]] = {}
         self.other: dict[Key, list[str]] = {}
         self.always: list[str] = []
+        # Multipass (as Lucene Monitor's multipass presearcher): a watchlist whose root is
+        # an AND is indexed by its cheapest part's keys, and must also show one key of its
+        # second-cheapest part before it is evaluated.
+        self.second: dict[str, _KeySplit] = {}
+        splits: dict[frozenset[Key], _KeySplit] = {}
         for wid, watchlist in config.watchlists.items():
-            keys = extractor.keys(watchlist.root)
-            if keys is None:
+            parts = extractor.conjunct_keys(watchlist.root)
+            if not parts:
                 self.always.append(wid)
                 continue
-            for kind, value in keys:
+            if len(parts) > 1:
+                split = splits.get(parts[1])
+                if split is None:
+                    split = splits[parts[1]] = _KeySplit(parts[1])
+                self.second[wid] = split
+            for kind, value in parts[0]:
                 target = (
                     self.exact.setdefault(value, [])
                     if kind == "exact"
@@ -176,15 +217,43 @@ class Presearcher:
     def candidates(self, article: NormalizedArticle, wild: dict[Key, list[str]]) -> list[str]:
         found: set[str] = set(self.always)
         exact = self.exact
-        for form in article.postings:
-            hit = exact.get(form)
-            if hit:
-                found.update(hit)
-        for key in wild:
-            hit = self.other.get(key)
-            if hit:
-                found.update(hit)
+        for form in exact.keys() & article.postings.keys():  # a C-level intersection
+            found.update(exact[form])
+        for key in self.other.keys() & wild.keys():
+            found.update(self.other[key])
         lang_hit = self.other.get(("lang", article.language))
         if lang_hit:
             found.update(lang_hit)
+        if self.second:
+            seen: dict[int, bool] = {}  # many watchlists share a part (a brand, a theme)
+            kept = []
+            for wid in found:
+                split = self.second.get(wid)
+                if split is not None:
+                    present = seen.get(id(split))
+                    if present is None:
+                        present = seen[id(split)] = split.any_in(article, wild)
+                    if not present:
+                        continue
+                kept.append(wid)
+            return sorted(kept, key=self.order.__getitem__)
         return sorted(found, key=self.order.__getitem__)
+
+
+class _KeySplit:
+    """A key set split by kind, so that "does the article have one?" runs in C."""
+
+    __slots__ = ("exact", "langs", "other")
+
+    def __init__(self, keys: frozenset[Key]) -> None:
+        self.exact = frozenset(v for k, v in keys if k == "exact")
+        self.langs = frozenset(v for k, v in keys if k == "lang")
+        self.other = frozenset(key for key in keys if key[0] not in ("exact", "lang"))
+
+    def any_in(self, article: NormalizedArticle, wild: dict[Key, list[str]]) -> bool:
+        # dict views iterate the smaller side when given a set
+        return (
+            not article.postings.keys().isdisjoint(self.exact)
+            or not wild.keys().isdisjoint(self.other)
+            or article.language in self.langs
+        )
