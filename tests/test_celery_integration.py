@@ -49,7 +49,7 @@ from tests.support.redisserver import RedisServer, redis_server  # noqa: F401
 from worker.classify import Matcher
 from worker.settings import Settings
 from worker.sources.files import read_article_file
-from worker.store.db import make_engine, session_scope
+from worker.store.db import make_engine
 from worker.text import normalize
 from worker.watchlists.schema import load_watchlists
 
@@ -205,7 +205,6 @@ def embedded_listing(pipeline: Pipeline, root: Path) -> Listing:
     """The embedded default (pipeline.run_once in-process) on the same config, fresh SQLite."""
     from worker import pipeline as embedded
     from worker.context import build_context
-    from worker.store import repo
 
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -217,20 +216,7 @@ def embedded_listing(pipeline: Pipeline, root: Path) -> Listing:
     try:
         summary = embedded.run_once(ctx)
         assert not [f for f in summary.feeds if f.status == "failed"], summary.feeds
-        with session_scope(ctx.sessions) as session:
-            rows = repo.list_articles(session)
-            records = [
-                {
-                    "url": a.url,
-                    "path": a.path,
-                    "title": a.title,
-                    "source": a.source,
-                    "published": a.published,
-                    "language": a.language,
-                    "matches": [{"watchlist": m.watchlist, "score": m.score} for m in ms],
-                }
-                for a, ms in rows
-            ]
+        records = embedded.stored_articles(ctx)
     finally:
         ctx.close()
     return {listing_key(r): describe(r) for r in records}

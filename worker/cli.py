@@ -352,8 +352,7 @@ def articles(
     """List stored articles and their matches, newest first."""
     from datetime import UTC, datetime
 
-    from worker.store import repo
-    from worker.store.db import session_scope
+    from worker import pipeline
 
     since_dt = None
     if since:
@@ -369,21 +368,7 @@ def articles(
         from worker.store.migrate import migrate as run_migrations
 
         run_migrations(ctx.settings.effective_database_url)
-        with session_scope(ctx.sessions) as session:
-            rows = repo.list_articles(session, watchlist=watchlist, since=since_dt, limit=limit)
-            records: list[dict[str, Any]] = [
-                {
-                    "id": a.id,
-                    "url": a.url,
-                    "path": a.path,
-                    "title": a.title,
-                    "source": a.source,
-                    "published": a.published,
-                    "language": a.language,
-                    "matches": [{"watchlist": m.watchlist, "score": m.score} for m in ms],
-                }
-                for a, ms in rows
-            ]
+        records = pipeline.stored_articles(ctx, watchlist=watchlist, since=since_dt, limit=limit)
     finally:
         ctx.close()
     if as_json:

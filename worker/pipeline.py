@@ -225,32 +225,20 @@ def poll_feed(ctx: AppContext, feed_id: int, *, raise_transient: bool = True) ->
             raise
         return FeedResult(feed_id, name, "failed", error=str(exc))
 
-    next_poll = now + timedelta(seconds=interval)
     if fetched.not_modified:
-        with session_scope(ctx.sessions) as session:
-            repo.record_fetch_success(
-                session,
-                feed_id,
-                etag=fetched.etag,
-                last_modified=fetched.last_modified,
-                final_url=fetched.final_url,
-                status=304,
-                now=now,
-                next_poll_at=next_poll,
-                error=document_error,
-            )
-        return FeedResult(feed_id, name, "not-modified")
-
-    parsed = feeds.parse_feed(
-        fetched.content or b"",
-        base_url=fetched.final_url,
-        fetched_at=now,
-        source=name,
-        language=language,
-        content_type=fetched.content_type,
-    )
-    result = ingest(ctx, parsed.articles, now=now)
-    result.errors += [f"{name}: {reason}" for reason in parsed.skipped]
+        outcome = FeedResult(feed_id, name, "not-modified", error=document_error)
+    else:
+        parsed = feeds.parse_feed(
+            fetched.content or b"",
+            base_url=fetched.final_url,
+            fetched_at=now,
+            source=name,
+            language=language,
+            content_type=fetched.content_type,
+        )
+        result = ingest(ctx, parsed.articles, now=now)
+        result.errors += [f"{name}: {reason}" for reason in parsed.skipped]
+        outcome = FeedResult(feed_id, name, "ok", result, parsed.error)
     with session_scope(ctx.sessions) as session:
         repo.record_fetch_success(
             session,
@@ -260,10 +248,10 @@ def poll_feed(ctx: AppContext, feed_id: int, *, raise_transient: bool = True) ->
             final_url=fetched.final_url,
             status=fetched.status,
             now=now,
-            next_poll_at=next_poll,
-            error=parsed.error,
+            next_poll_at=now + timedelta(seconds=interval),
+            error=outcome.error,
         )
-    return FeedResult(feed_id, name, "ok", result, parsed.error)
+    return outcome
 
 
 # --- classification -------------------------------------------------------------------------
@@ -344,6 +332,31 @@ def classify_pending(ctx: AppContext) -> ClassifyResult:
         if batch.classified == 0 and not batch.failed:
             break  # rows vanished under us; do not spin
     return result
+
+
+def stored_articles(
+    ctx: AppContext,
+    *,
+    watchlist: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Stored articles, newest first, as `newswatch articles --json` prints them."""
+    with session_scope(ctx.sessions) as session:
+        rows = repo.list_articles(session, watchlist=watchlist, since=since, limit=limit)
+        return [
+            {
+                "id": a.id,
+                "url": a.url,
+                "path": a.path,
+                "title": a.title,
+                "source": a.source,
+                "published": a.published,
+                "language": a.language,
+                "matches": [{"watchlist": m.watchlist, "score": m.score} for m in ms],
+            }
+            for a, ms in rows
+        ]
 
 
 def purge(ctx: AppContext) -> int:
