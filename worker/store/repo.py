@@ -252,17 +252,19 @@ def record_matches(
             delete(MatchRow).where(MatchRow.article_id == article_id, MatchRow.watchlist.in_(stale))
         )
 
-    new_ids: list[int] = []
-    for match in matches:
-        values = match.to_dict()
-        insert = _insert(session, MatchRow).values(article_id=article_id, created_at=now, **values)
-        upsert = insert.on_conflict_do_update(
-            index_elements=[MatchRow.article_id, MatchRow.watchlist],
-            set_={name: insert.excluded[name] for name in _MATCH_FIELDS},
-        ).returning(MatchRow.id)
-        match_id = session.execute(upsert).scalar_one()
-        if match.watchlist not in existing:
-            new_ids.append(match_id)
+    if not matches:
+        return []
+    # One multi-row upsert per article: a statement per match cost more than classifying.
+    rows = [
+        {"article_id": article_id, "created_at": now, **match.to_dict()} for match in matches
+    ]
+    insert = _insert(session, MatchRow).values(rows)
+    upsert = insert.on_conflict_do_update(
+        index_elements=[MatchRow.article_id, MatchRow.watchlist],
+        set_={name: insert.excluded[name] for name in _MATCH_FIELDS},
+    ).returning(MatchRow.id, MatchRow.watchlist)
+    ids = {watchlist: match_id for match_id, watchlist in session.execute(upsert)}
+    new_ids = [ids[m.watchlist] for m in matches if m.watchlist not in existing]
     return new_ids
 
 
