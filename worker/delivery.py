@@ -156,6 +156,10 @@ def plan_alerts(ctx: AppContext, match_ids: list[int]) -> tuple[list[int], int]:
                 earlier = best_match(
                     alert.fingerprint, store.recent_alerts(session, sub.id, window)
                 )
+                payload = alert_payload(alert, now)
+                if earlier:  # folded into that alert's record: kept, never sent
+                    payload["folded_into"] = earlier[0]
+                    payload["similarity"] = round(earlier[1], 3)
                 delivery_id, new = store.plan(
                     session,
                     key=alert_key(sub.id, article_id),
@@ -163,18 +167,10 @@ def plan_alerts(ctx: AppContext, match_ids: list[int]) -> tuple[list[int], int]:
                     channel=sub.channel,
                     now=now,
                     article_id=article_id,
-                    payload=alert_payload(alert, now),
+                    payload=payload,
                     fingerprint=alert.fingerprint,
                     status="folded" if earlier else "pending",
                 )
-                if new and earlier:
-                    store.finish(
-                        session,
-                        delivery_id,
-                        "folded",
-                        now=now,
-                        payload={"folded_into": earlier[0], "similarity": round(earlier[1], 3)},
-                    )
             if not new:
                 continue  # planned before: its own send (and retries) take care of it
             if earlier:

@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -103,3 +104,18 @@ def _sqlite_begin(connection: Connection) -> None:
     # timeout cannot help there); IMMEDIATE waits for the lock instead. The price: a
     # writing session waits for the one before it to finish, reads included.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def dialect_insert(session: Session, entity: Any) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT, which has on_conflict_do_nothing/do_update and `excluded`."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(entity)
+    if dialect == "sqlite":
+        return sqlite.insert(entity)
+    raise NotImplementedError(f"upserts are written for SQLite and PostgreSQL, not {dialect}")
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE touched (Session.execute is typed for the general case)."""
+    return int(cast(CursorResult[Any], result).rowcount)

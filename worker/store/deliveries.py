@@ -18,17 +18,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from worker.store.db import dialect_insert, rowcount
 from worker.store.tables import ArticleRow, DeliveryRow, MatchRow, OptOutRow, SubscriptionRow
 
 OPEN_STATUSES = ("pending", "sending", "failed")
-
-
-def _insert(session: Session, entity: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(entity)
 
 
 def plan(
@@ -47,7 +42,7 @@ def plan(
 ) -> tuple[int, bool]:
     """(delivery id, True if planned now; False if the key was planned before)."""
     stmt = (
-        _insert(session, DeliveryRow)
+        dialect_insert(session, DeliveryRow)
         .values(
             key=key,
             subscription=subscription,
@@ -88,7 +83,7 @@ def claim(
         )
         .values(status="sending", attempts=DeliveryRow.attempts + 1, updated_at=now)
     )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    if rowcount(result) == 0:
         return None
     return session.get(DeliveryRow, delivery_id)
 
@@ -117,7 +112,7 @@ def reset_for_retry(session: Session, delivery_id: int, *, now: datetime) -> boo
         .where(DeliveryRow.id == delivery_id, DeliveryRow.status.in_(("dead", "failed")))
         .values(status="pending", attempts=0, last_error=None, updated_at=now)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 def recent_alerts(session: Session, subscription: str, since: datetime) -> list[tuple[int, str]]:
@@ -209,7 +204,7 @@ def subscribe(
     now: datetime,
 ) -> int:
     """Insert or re-activate the (email, watchlist) subscription; returns its id."""
-    stmt = _insert(session, SubscriptionRow).values(
+    stmt = dialect_insert(session, SubscriptionRow).values(
         email=email,
         watchlist=watchlist,
         schedule=schedule,
@@ -219,7 +214,7 @@ def subscribe(
         active=True,
         created_at=now,
     )
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=[SubscriptionRow.email, SubscriptionRow.watchlist],
         set_={
             "schedule": stmt.excluded.schedule,
@@ -230,7 +225,7 @@ def subscribe(
             "unsubscribed_at": None,
         },
     ).returning(SubscriptionRow.id)
-    return int(session.execute(stmt).scalar_one())
+    return int(session.execute(upsert).scalar_one())
 
 
 def active_subscription_rows(session: Session) -> list[SubscriptionRow]:
@@ -243,7 +238,7 @@ def deactivate_email(session: Session, email: str, *, now: datetime) -> int:
         .where(SubscriptionRow.email == email, SubscriptionRow.active)
         .values(active=False, unsubscribed_at=now)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 def deactivate_row(session: Session, row_id: int, email: str, *, now: datetime) -> bool:
@@ -252,12 +247,12 @@ def deactivate_row(session: Session, row_id: int, email: str, *, now: datetime) 
         .where(SubscriptionRow.id == row_id, SubscriptionRow.email == email)
         .values(active=False, unsubscribed_at=now)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 def opt_out(session: Session, subscription: str, email: str, *, now: datetime) -> None:
     session.execute(
-        _insert(session, OptOutRow)
+        dialect_insert(session, OptOutRow)
         .values(subscription=subscription, email=email, created_at=now)
         .on_conflict_do_nothing(index_elements=[OptOutRow.subscription, OptOutRow.email])
     )

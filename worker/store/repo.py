@@ -18,16 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, TypedDict
 
-from sqlalchemy import CursorResult, Result, case, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from worker.errors import PermanentError, TransientError
 from worker.models import Article, Match
-from worker.store.tables import ArticleRow, Base, FeedRow, MatchRow
+from worker.store.db import dialect_insert, rowcount
+from worker.store.tables import ArticleRow, FeedRow, MatchRow
 
 __all__ = [
     "MAX_KEY_LENGTH",
@@ -127,7 +127,7 @@ def upsert_article(
         "updated_at": fetched_at,
     }
     insert_new = (
-        _insert(session, ArticleRow)
+        dialect_insert(session, ArticleRow)
         .values(key=key, status="pending", attempts=0, **content)
         .on_conflict_do_nothing()
         .returning(ArticleRow.id)
@@ -240,7 +240,7 @@ def record_matches(
         .where(ArticleRow.id == article_id)
         .values(status="classified", language=language, error=None, classified_at=now)
     )
-    if _rowcount(marked) == 0:
+    if rowcount(marked) == 0:
         raise RowNotFound(f"article {article_id} does not exist")
 
     existing = set(
@@ -255,10 +255,8 @@ def record_matches(
     if not matches:
         return []
     # One multi-row upsert per article: a statement per match cost more than classifying.
-    rows = [
-        {"article_id": article_id, "created_at": now, **match.to_dict()} for match in matches
-    ]
-    insert = _insert(session, MatchRow).values(rows)
+    rows = [{"article_id": article_id, "created_at": now, **match.to_dict()} for match in matches]
+    insert = dialect_insert(session, MatchRow).values(rows)
     upsert = insert.on_conflict_do_update(
         index_elements=[MatchRow.article_id, MatchRow.watchlist],
         set_={name: insert.excluded[name] for name in _MATCH_FIELDS},
@@ -282,7 +280,7 @@ def mark_failed(
             updated_at=now or datetime.now(UTC),
         )
     )
-    if _rowcount(result) == 0:
+    if rowcount(result) == 0:
         raise RowNotFound(f"article {article_id} does not exist")
 
 
@@ -339,7 +337,7 @@ def purge_older_than(session: Session, days: int, now: datetime) -> int:
     result = session.execute(
         delete(ArticleRow).where(ArticleRow.fetched_at < now - timedelta(days=days))
     )
-    return _rowcount(result)
+    return rowcount(result)
 
 
 def counts(session: Session) -> StoreCounts:
@@ -391,7 +389,7 @@ def sync_feeds(
         raise ValueError(f"feed names must be unique: {names}")
 
     for feed in feeds:
-        stmt = _insert(session, FeedRow).values(
+        stmt = dialect_insert(session, FeedRow).values(
             name=feed["name"],
             url=feed["url"],
             language=feed["language"],
@@ -497,20 +495,5 @@ def record_fetch_failure(
 
 def _update_feed(session: Session, feed_id: int, **values: Any) -> None:
     result = session.execute(update(FeedRow).where(FeedRow.id == feed_id).values(**values))
-    if _rowcount(result) == 0:
+    if rowcount(result) == 0:
         raise RowNotFound(f"feed {feed_id} does not exist")
-
-
-def _rowcount(result: Result[Any]) -> int:
-    # UPDATE and DELETE give a CursorResult; Session.execute is typed for the general case.
-    return cast(CursorResult[Any], result).rowcount
-
-
-def _insert(session: Session, entity: type[Base]) -> postgresql.Insert | sqlite.Insert:
-    """The dialect's INSERT, which has on_conflict_do_nothing/do_update and `excluded`."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(entity)
-    if dialect == "sqlite":
-        return sqlite.insert(entity)
-    raise NotImplementedError(f"upserts are written for SQLite and PostgreSQL, not {dialect}")
