@@ -306,3 +306,20 @@ def test_lost_hand_over_is_swept_into_alerts(
         assert len(webhook_receiver.requests) == 2
     finally:
         ctx.close()
+
+
+def test_digest_with_only_low_scoring_matches_is_not_sent(
+    tmp_path: Path, repo_root: Path, smtp_server: SMTPServer
+) -> None:
+    clock = Clock(MONDAY)
+    strict = weekly() + "    min_score: 1000\n"
+    ctx = make_ctx(tmp_path, repo_root, strict, clock, **smtp_settings(smtp_server))
+    try:
+        pipeline.run_once(ctx)
+        delivery.send_due_digests(ctx)
+        clock.now = MONDAY + timedelta(days=7, minutes=1)  # matches exist, none scores 1000
+        result = delivery.send_due_digests(ctx)
+        assert result.sent == 0 and result.skipped == 1
+        assert smtp_server.messages == []
+    finally:
+        ctx.close()

@@ -276,7 +276,8 @@ def render(ctx: AppContext, sub: Subscription, period: Period) -> tuple[Any, int
         unsubscribe_url=_unsubscribe_link(ctx, sub),
         watchlist_names=names,
     )
-    return rendered, len(entries)
+    # Stories, not matches: entries below min_score or repeated are not in the digest.
+    return rendered, digest.item_count
 
 
 def _send_digest(ctx: AppContext, sub: Subscription, row: Any) -> str | None:
